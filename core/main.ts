@@ -1,9 +1,11 @@
 // The core daemon's entry point: wires the registry client to the server on one transport.
+import { SizeBook } from './archive/layer-sizes.ts';
 import { Authenticator } from './registry/auth.ts';
 import { RegistryClient } from './registry/client.ts';
 import { Endpoints } from './registry/endpoint.ts';
 import { resolveCoreConfig, type CoreSettings } from './config.ts';
-import { createHandler, type CoreContext } from './server/handler.ts';
+import type { CoreContext } from './server/context.ts';
+import { createHandler } from './server/handler.ts';
 import { serve, type RunningServer, type Transport } from './server/serve.ts';
 
 export type { CoreSettings } from './config.ts';
@@ -23,6 +25,7 @@ export async function startCore(settings: CoreSettings, transport: Transport): P
   let running: RunningServer | undefined;
   const ctx: CoreContext = {
     registry: client,
+    sizes: new SizeBook(),
     defaultPlatform: config.platform,
     startedAt: Date.now(),
     onQuit: () => running?.shutdown(),

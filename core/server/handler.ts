@@ -2,45 +2,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { CoreError, ErrorCode } from '../../protocol/errors.ts';
-import { familiarName, formatReference, type ImageReference } from '../../protocol/reference.ts';
-import { Header, Route, type InspectResult, type Platform } from '../../protocol/routes.ts';
+import { formatReference } from '../../protocol/reference.ts';
+import { Header, Route, type InspectResult } from '../../protocol/routes.ts';
 import { diffIds, toOciManifest } from '../image/manifest.ts';
 import { MediaType } from '../image/media-types.ts';
-import { fetchConfig, resolveImage, resolveManifest } from '../image/resolve.ts';
-import type { Access, RegistryClient } from '../registry/client.ts';
+import { resolveImage, resolveManifest } from '../image/resolve.ts';
 import { headerValue } from '../registry/http.ts';
 import { LengthCheck, VerifyingStream } from '../stream/verify.ts';
 import { NAME, VERSION } from '../version.ts';
-import { clientIdentity, digestFrom, parseRequestUrl, platformFrom, referenceFrom, schemeFrom } from './request.ts';
+import { accessFor, repoTags, type CoreContext, type Handler } from './context.ts';
+import { digestFrom, parseRequestUrl, platformFrom, referenceFrom } from './request.ts';
+import { cheapArchiveSizes, save } from './save-route.ts';
 import { fail, sendBytes, sendValue } from './respond.ts';
 
-export interface CoreContext {
-  registry: RegistryClient;
-  defaultImage?: ImageReference;
-  defaultPlatform: Platform;
-  startedAt: number;
-  /** Called after the /quit answer has been sent. */
-  onQuit: () => void;
-}
-
-type Handler = (req: IncomingMessage, res: ServerResponse, ctx: CoreContext, rest: string, query: URLSearchParams, signal: AbortSignal) => Promise<void>;
-
 const SINGLE_RANGE = /^bytes=(\d*)-(\d*)$/;
-
-function accessFor(req: IncomingMessage, ctx: CoreContext, ref: ImageReference, query: URLSearchParams, signal: AbortSignal): Access {
-  const scheme = schemeFrom(query);
-  return {
-    identity: ctx.registry.auth.identityFor(ref.registry, clientIdentity(req)),
-    signal,
-    ...(scheme ? { scheme } : {}),
-  };
-}
-
-function repoTags(ref: ImageReference, query: URLSearchParams): string[] {
-  const tag = query.get('tag');
-  if (tag) return [tag];
-  return ref.tag !== undefined ? [`${familiarName(ref)}:${ref.tag}`] : [];
-}
 
 const manifest: Handler = async (req, res, ctx, rest, query, signal) => {
   const ref = referenceFrom(rest, ctx.defaultImage);
@@ -55,9 +30,8 @@ const manifest: Handler = async (req, res, ctx, rest, query, signal) => {
 const config: Handler = async (req, res, ctx, rest, query, signal) => {
   const ref = referenceFrom(rest, ctx.defaultImage);
   const access = accessFor(req, ctx, ref, query, signal);
-  const resolved = await resolveManifest(ctx.registry, ref, platformFrom(query, ctx.defaultPlatform), access);
-  const bytes = await fetchConfig(ctx.registry, ref, resolved.manifest, access);
-  sendBytes(req, res, MediaType.ociConfig, bytes, { [Header.manifestDigest]: resolved.digest });
+  const image = await resolveImage(ctx.registry, ref, platformFrom(query, ctx.defaultPlatform), access);
+  sendBytes(req, res, MediaType.ociConfig, image.config, { [Header.manifestDigest]: image.digest });
 };
 
 const inspect: Handler = async (req, res, ctx, rest, query, signal) => {
@@ -65,6 +39,8 @@ const inspect: Handler = async (req, res, ctx, rest, query, signal) => {
   const access = accessFor(req, ctx, ref, query, signal);
   const image = await resolveImage(ctx.registry, ref, platformFrom(query, ctx.defaultPlatform), access);
   const ids = diffIds(image.configJson, image.manifest);
+  const tags = repoTags(ref, query);
+  const sizes = await cheapArchiveSizes(ctx, image, access, tags);
   const result: InspectResult = {
     reference: formatReference(ref),
     digest: image.digest,
@@ -72,9 +48,11 @@ const inspect: Handler = async (req, res, ctx, rest, query, signal) => {
     platform: image.platform,
     platforms: image.platforms,
     configDigest: image.manifest.config.digest,
-    layers: image.manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffID: ids[i]! })),
-    repoTags: repoTags(ref, query),
+    layers: image.manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffID: ids[i]!, ...(sizes.uncompressed[i] !== undefined ? { uncompressedSize: sizes.uncompressed[i] } : {}) })),
+    repoTags: tags,
+    ociArchiveSize: sizes.oci,
   };
+  if (sizes.docker !== undefined) result.archiveSize = sizes.docker;
   if (image.indexDigest) result.indexDigest = image.indexDigest;
   if (typeof image.configJson.created === 'string') result.created = image.configJson.created;
   sendValue(req, res, 200, result);
@@ -128,13 +106,10 @@ const ROUTES: Record<string, { methods: string[]; handler: Handler }> = {
   [Route.config]: { methods: ['GET', 'HEAD'], handler: config },
   [Route.inspect]: { methods: ['GET', 'HEAD'], handler: inspect },
   [Route.blobs]: { methods: ['GET', 'HEAD'], handler: blobs },
+  [Route.save]: { methods: ['GET', 'HEAD'], handler: save },
   [Route.health]: { methods: ['GET', 'HEAD'], handler: health },
   [Route.quit]: { methods: ['POST'], handler: quit },
 };
-
-export function registerRoute(route: string, methods: string[], handler: Handler): void {
-  ROUTES[route] = { methods, handler };
-}
 
 export function createHandler(ctx: CoreContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
