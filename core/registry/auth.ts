@@ -163,7 +163,15 @@ export class Authenticator {
     const headers: Record<string, string> = {};
     if (identity.kind === 'basic') headers.authorization = basicHeader(identity);
     const started = Date.now();
-    const res = await send(url, { headers });
+    let res: Awaited<ReturnType<typeof send>>;
+    try {
+      res = await send(url, { headers });
+    } catch (err) {
+      // The registry itself answered: a token service out of reach must not look like a
+      // registry without https, or the caller would fall back to plain http.
+      if (err instanceof CoreError) throw new CoreError(err.status, err.code, `the token service ${url.host} is unreachable: ${err.message}`, { reason: 'token service' });
+      throw err;
+    }
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
       throw identity.kind === 'basic'

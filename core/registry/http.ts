@@ -47,9 +47,11 @@ export function headerValue(headers: UpstreamResponse['headers'], name: string):
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** True for failures that say nothing answered on this transport (so plain http may be tried). */
+/** Nothing answered on this transport: for an insecure registry, plain http may be tried. */
+export class TransportError extends CoreError {}
+
 export function isTransportFailure(err: unknown): boolean {
-  return err instanceof CoreError && err.code === ErrorCode.UPSTREAM_UNAVAILABLE && err.detail !== undefined && (err.detail as { transport?: boolean }).transport === true;
+  return err instanceof TransportError;
 }
 
 export async function send(url: URL, options: SendOptions = {}): Promise<UpstreamResponse> {
@@ -93,12 +95,13 @@ function networkError(url: URL, err: unknown): CoreError {
     err instanceof undiciErrors.HeadersTimeoutError ||
     err instanceof undiciErrors.BodyTimeoutError
   ) {
-    return new CoreError(504, ErrorCode.UPSTREAM_UNAVAILABLE, `registry ${url.host} did not answer in time`, { reason: code || message, transport: err instanceof undiciErrors.ConnectTimeoutError });
+    const Kind = err instanceof undiciErrors.ConnectTimeoutError ? TransportError : CoreError;
+    return new Kind(504, ErrorCode.UPSTREAM_UNAVAILABLE, `registry ${url.host} did not answer in time`, { reason: code || message });
   }
   if (err instanceof Error && err.name === 'AbortError') {
     return new CoreError(499, ErrorCode.UPSTREAM_UNAVAILABLE, 'request aborted', { reason: 'aborted' });
   }
-  return new CoreError(502, ErrorCode.UPSTREAM_UNAVAILABLE, `cannot reach registry ${url.host}: ${message}`, { reason: code || message, transport: true });
+  return new TransportError(502, ErrorCode.UPSTREAM_UNAVAILABLE, `cannot reach registry ${url.host}: ${message}`, { reason: code || message });
 }
 
 /** Reads a whole body, refusing more than `limit` bytes (manifests and configs from hostile registries). */

@@ -69,7 +69,14 @@ def main():
         cmd += ["--platform", args.platform]
     # The child sees its half of the pair as fd 3. close_fds would run after preexec_fn and close
     # that fd again; Python's own descriptors are non-inheritable anyway, so nothing else leaks.
-    proc = subprocess.Popen(cmd, close_fds=False, preexec_fn=lambda: os.dup2(child.fileno(), 3))
+    # When the half already is fd 3 (stdin closed at start), dup2 is a no-op that leaves it
+    # close-on-exec: mark it inheritable instead.
+    def hand_over():
+        if child.fileno() != 3:
+            os.dup2(child.fileno(), 3)
+        os.set_inheritable(3, True)
+
+    proc = subprocess.Popen(cmd, close_fds=False, preexec_fn=hand_over)
     child.close()
     conn = SocketConnection(parent)
     try:
