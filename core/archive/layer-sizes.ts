@@ -4,7 +4,7 @@
 // 18-byte ranged request). What stays unknown or untrusted is counted by streaming the layer
 // once (decompressed, verified, discarded): no disk, flat memory, one extra download.
 import { CoreError, ErrorCode } from '../../protocol/errors.ts';
-import { headerValue } from '../registry/http.ts';
+import { discard, headerValue } from '../registry/http.ts';
 import { compressionOf, openUncompressed, type LayerRef } from './layer-stream.ts';
 
 const GZIP_TRAILER = 8;
@@ -59,7 +59,7 @@ async function tailBytes(layer: LayerRef, range: string, expected: number): Prom
   const res = await layer.client.fetchBlob(layer.ref, layer.descriptor.digest, layer.access, range);
   // A pull-through cache may ignore Range and start sending the whole blob: stop at once.
   if (res.status !== 206) {
-    res.body.destroy();
+    discard(res.body);
     return undefined;
   }
   const chunks: Buffer[] = [];
@@ -67,7 +67,7 @@ async function tailBytes(layer: LayerRef, range: string, expected: number): Prom
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > expected) {
-      res.body.destroy();
+      discard(res.body);
       return undefined;
     }
     chunks.push(chunk);

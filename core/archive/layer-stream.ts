@@ -2,13 +2,14 @@
 // for format=docker decompressed and checked against the config's diff_id (and the size the
 // archive declared for it, so an entry can never overrun its header).
 import type { Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { CoreError, ErrorCode } from '../../protocol/errors.ts';
 import type { ImageReference } from '../../protocol/reference.ts';
 import type { Descriptor } from '../image/manifest.ts';
 import { layerCompression, type Compression } from '../image/media-types.ts';
 import type { Access, RegistryClient } from '../registry/client.ts';
 import { VerifyingStream } from '../stream/verify.ts';
+import { ZstdDecompressFrames } from '../stream/zstd.ts';
 
 export interface LayerRef {
   client: RegistryClient;
@@ -61,7 +62,7 @@ export async function openUncompressed(layer: LayerRef, expectedSize?: number): 
   const what = `layer ${layer.index} uncompressed (diff_id ${layer.diffId})`;
   const diffCheck = new VerifyingStream({ digest: layer.diffId, what, ...(expectedSize !== undefined ? { size: expectedSize } : {}) });
   if (compression === 'none') return chain(compressed, diffCheck);
-  const decompress = compression === 'gzip' ? createGunzip() : createZstdDecompress();
+  const decompress = compression === 'gzip' ? createGunzip() : new ZstdDecompressFrames();
   // Registered before chain() links the streams, so the clear message is the one that wins.
   decompress.once('error', (err) => {
     diffCheck.destroy(new CoreError(502, ErrorCode.DIGEST_MISMATCH, `${what} cannot be decompressed as ${compression}: ${err.message}`));

@@ -80,6 +80,9 @@ export async function writeArchive(options: WriteOptions): Promise<void> {
       stream = options.open(layer).then((s) => {
         // The buffer lets this layer's download and decompression run ahead of the writer.
         const buffer = new PassThrough({ highWaterMark: bufferBytes });
+        // A layer opened ahead may fail before the writer reads it: the writer sees the error
+        // when it gets there; until then this listener keeps it from being unhandled.
+        buffer.on('error', () => undefined);
         s.on('error', (err) => buffer.destroy(err));
         buffer.on('close', () => s.destroy());
         return s.pipe(buffer);

@@ -8,7 +8,7 @@ import { MAX_MANIFEST_BYTES } from '../image/manifest.ts';
 import { digestOf } from '../stream/verify.ts';
 import type { Authenticator, Identity } from './auth.ts';
 import type { Endpoints } from './endpoint.ts';
-import { headerValue, isTransportFailure, readLimited, send, type UpstreamResponse } from './http.ts';
+import { discard, headerValue, isTransportFailure, readLimited, send, type UpstreamResponse } from './http.ts';
 
 export interface Access {
   identity: Identity;
@@ -125,7 +125,7 @@ export async function upstreamError(res: UpstreamResponse, ref: ImageReference, 
     const body = JSON.parse((await readLimited(res, ERROR_BODY_LIMIT, 'error body')).toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
     upstream = body.errors?.[0];
   } catch {
-    res.body.destroy();
+    discard(res.body);
   }
   const where = formatReference(ref);
   const said = upstream?.message ? ` (registry said: ${upstream.message})` : '';

@@ -42,6 +42,15 @@ export interface SendOptions {
 
 const MAX_REDIRECTS = 5;
 
+/**
+ * Stops reading an upstream body we no longer want. undici reports a destroyed body as an
+ * 'error' event; with nobody listening that would take the whole process down.
+ */
+export function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 export function headerValue(headers: UpstreamResponse['headers'], name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -108,7 +117,7 @@ function networkError(url: URL, err: unknown): CoreError {
 export async function readLimited(res: UpstreamResponse, limit: number, what: string): Promise<Buffer> {
   const declared = Number(headerValue(res.headers, 'content-length'));
   if (Number.isFinite(declared) && declared > limit) {
-    res.body.destroy();
+    discard(res.body);
     throw new CoreError(502, ErrorCode.SIZE_INVALID, `${what} is ${declared} bytes, over the ${limit}-byte limit`);
   }
   const chunks: Buffer[] = [];
@@ -117,7 +126,7 @@ export async function readLimited(res: UpstreamResponse, limit: number, what: st
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (total > limit) {
-        res.body.destroy();
+        discard(res.body);
         throw new CoreError(502, ErrorCode.SIZE_INVALID, `${what} is over the ${limit}-byte limit`);
       }
       chunks.push(chunk);

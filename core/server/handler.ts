@@ -7,7 +7,7 @@ import { Header, Route, type InspectResult } from '../../protocol/routes.ts';
 import { diffIds, toOciManifest } from '../image/manifest.ts';
 import { MediaType } from '../image/media-types.ts';
 import { resolveImage, resolveManifest } from '../image/resolve.ts';
-import { headerValue } from '../registry/http.ts';
+import { discard, headerValue } from '../registry/http.ts';
 import { LengthCheck, VerifyingStream } from '../stream/verify.ts';
 import { NAME, VERSION } from '../version.ts';
 import { accessFor, repoTags, type CoreContext, type Handler } from './context.ts';
@@ -79,7 +79,7 @@ const blobs: Handler = async (req, res, ctx, rest, query, signal) => {
   if (upstream.status === 206) {
     const contentRange = headerValue(upstream.headers, 'content-range');
     if (contentRange === undefined || !Number.isSafeInteger(length)) {
-      upstream.body.destroy();
+      discard(upstream.body);
       throw new CoreError(502, ErrorCode.UPSTREAM_UNAVAILABLE, 'the registry answered a ranged request without Content-Range or Content-Length');
     }
     headers['content-range'] = contentRange;
