@@ -128,9 +128,15 @@ export class ZstdDecompressFrames extends Transform {
   readonly #splitter = new ZstdFrameSplitter();
   #decoder: ZstdDecompress | undefined;
   #decoderEnded: Promise<void> = Promise.resolve();
+  readonly #chunkSize: number | undefined;
+
+  constructor(chunkSize?: number) {
+    super();
+    this.#chunkSize = chunkSize;
+  }
 
   #startDecoder(): ZstdDecompress {
-    const decoder = createZstdDecompress();
+    const decoder = createZstdDecompress(this.#chunkSize ? { chunkSize: this.#chunkSize } : {});
     decoder.on('data', (d: Buffer) => this.push(d));
     this.#decoderEnded = new Promise<void>((resolve, reject) => {
       decoder.once('end', resolve);
