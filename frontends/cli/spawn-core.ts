@@ -2,10 +2,8 @@
 // extra 'pipe' stdio entries socketpairs), so no socket file and no port is ever exposed.
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { CoreClient } from '../../protocol/client.ts';
-
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+import { coreSpawn } from '../../protocol/spawn.ts';
 
 export interface PrivateCore {
   client: CoreClient;
@@ -15,7 +13,8 @@ export interface PrivateCore {
 }
 
 export function spawnCore(args: string[]): PrivateCore {
-  const child = spawn(process.execPath, [MAIN, 'core', '--sockfd', '3', ...args], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const launch = coreSpawn(['--sockfd', '3', ...args]);
+  const child = spawn(launch.command, launch.args, { env: launch.env, stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const client = new CoreClient({ socket: child.stdio[3] as Socket });
   return {
