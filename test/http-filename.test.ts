@@ -136,6 +136,7 @@ t.test('parseDownloadPath: bad and unknown paths', async (t) => {
   routeError('/platform/linux/arm/v!7/docker/x_1.tar', 400, /variant/);
   routeError('/platform/Linux/amd64/docker/x_1.tar', 400, /platform/);
   routeError('/platform/linux/arm64/elsewhere/x_1.tar', 404, /docker/);
+  routeError('/platform/linux/docker/x_1.tar', 400, /platform/);
   routeError('/registry/http/h%zz/docker/x_1.tar', 400, /percent-encoding/);
   for (const path of [
     '/',

@@ -41,7 +41,7 @@ export function parseDownloadPath(pathname: string): DownloadRoute | undefined {
   let platform: string | undefined;
   if (segments[0] === 'platform') {
     const [, os, arch, maybeVariant] = segments;
-    if (!os || !arch || !PLATFORM_PART.test(os) || !PLATFORM_PART.test(arch)) {
+    if (!os || !arch || !PLATFORM_PART.test(os) || !PLATFORM_PART.test(arch) || KINDS.has(os) || KINDS.has(arch)) {
       throw new RouteError(400, 'a platform prefix is /platform/{os}/{arch}[/{variant}], e.g. /platform/linux/arm64/docker/nginx_latest.tar');
     }
     if (maybeVariant !== undefined && !KINDS.has(maybeVariant)) {
