@@ -16,7 +16,7 @@ import { startCore } from './support/core.ts';
 import { startDockerd, type Dockerd } from './support/dockerd.ts';
 import { buildImage, buildIndex, busyboxLayer, pushImage, pushIndex, type BuiltImage, type LayerSpec } from './support/images.ts';
 import { startRegistry, type RegistryInstance } from './support/registry.ts';
-import { haveTool, requireTool, tempDir, type T } from './support/tools.ts';
+import { haveTool, requireTool, runCommand, tempDir, type T } from './support/tools.ts';
 
 const HELLO = 'hello from layer 2';
 const ZSTD_TEXT = 'from the zstd layer\n';
@@ -227,7 +227,7 @@ t.test('archives from /save load in real consumers', async (t) => {
       await t.test(`${what}: skopeo copy oci-archive: → oci:`, async (t) => {
         if (!requireTool(t, 'skopeo')) return;
         const out = join(dir, `c-oci-${image.configDigest.slice(7, 19)}`);
-        const copy = await runTool('skopeo', ['--insecure-policy', 'copy', `oci-archive:${saved.file}`, `oci:${out}`], { TMPDIR: dir });
+        const copy = await runCommand('skopeo', ['--insecure-policy', 'copy', `oci-archive:${saved.file}`, `oci:${out}`], { ...process.env, TMPDIR: dir });
         t.equal(copy.code, 0, 'skopeo copy succeeds', { stderr: copy.stderr });
         if (copy.code === 0) checkOciLayout(t, out, image, what, { sameConfig: true });
       });
@@ -252,7 +252,7 @@ t.test('archives from /save load in real consumers', async (t) => {
       const saved = await saveTo(client, ref(repo), file(`d-${image.configDigest.slice(7, 19)}.tar`));
       checkWhole(t, saved, `${what}: save`);
       const out = join(dir, `d-oci-${image.configDigest.slice(7, 19)}`);
-      const copy = await runTool('skopeo', ['--insecure-policy', 'copy', `docker-archive:${saved.file}`, `oci:${out}`], { TMPDIR: dir });
+      const copy = await runCommand('skopeo', ['--insecure-policy', 'copy', `docker-archive:${saved.file}`, `oci:${out}`], { ...process.env, TMPDIR: dir });
       t.equal(copy.code, 0, `${what}: skopeo copy succeeds`, { stderr: copy.stderr });
       if (copy.code === 0) checkOciLayout(t, out, image, what, { sameConfig: false });
     }
@@ -265,14 +265,14 @@ t.test('archives from /save load in real consumers', async (t) => {
       // A private, empty store per format: nothing of one load can help the other.
       const root = tempDir(t, `podman-${format}-`);
       const podman = (args: string[]) =>
-        runTool('podman', [
+        runCommand('podman', [
           '--root', join(root, 'root'),
           '--runroot', join(root, 'run'),
           '--tmpdir', join(root, 'tmp'),
           '--storage-driver', 'vfs',
           '--events-backend', 'file',
           ...args,
-        ], { TMPDIR: root });
+        ], { ...process.env, TMPDIR: root });
       const saved = await saveTo(client, name, file(`e-${format}.tar`), { format });
       checkWhole(t, saved, `${format}: save`);
       const load = await podman(['load', '-i', saved.file]);
@@ -467,24 +467,6 @@ t.test('archives from /save load in real consumers', async (t) => {
   });
 });
 
-async function runTool(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}\n${err.message}` });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** The uncompressed tar of a layout blob, by its media type. */
 function uncompressed(blob: Buffer, mediaType: string): Buffer {

@@ -6,27 +6,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { requireTool, type T } from './tools.ts';
+import { requireTool, type T, runCommand, type CommandOptions, type CommandResult } from './tools.ts';
 
-export interface DockerResult {
-  /** Exit code; null when the command was killed (timeout or signal). */
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-export interface DockerOptions {
-  /** Written to the command's stdin. */
-  input?: Buffer | string;
-  /** Killed after this long (default 120 s); the result then has code null. */
-  timeoutMs?: number;
-}
 
 export interface Dockerd {
   /** `unix:///…/docker.sock`, for `docker -H`. */
   host: string;
   /** Runs the docker CLI against this daemon; never throws for a non-zero exit. */
-  docker(args: string[], opts?: DockerOptions): Promise<DockerResult>;
+  docker(args: string[], opts?: CommandOptions): Promise<CommandResult>;
   /** The daemon's log so far (stdout and stderr, last 256 KiB). */
   output(): string;
   stop(): Promise<void>;
@@ -35,7 +23,6 @@ export interface Dockerd {
 const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
 const OUTPUT_LIMIT = 256 * 1024;
-const COMMAND_TIMEOUT_MS = 120_000;
 
 /** A clean environment: no DOCKER_* setting of the developer's shell reaches the CLI or daemon. */
 function dockerEnv(configDir: string): NodeJS.ProcessEnv {
@@ -44,29 +31,6 @@ function dockerEnv(configDir: string): NodeJS.ProcessEnv {
   return { ...env, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: 'false' };
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: DockerOptions = {}): Promise<DockerResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${opts.timeoutMs ?? COMMAND_TIMEOUT_MS} ms]`;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? COMMAND_TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}\n${err.message}` });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // a command that does not read its stdin
-    child.stdin.end(opts.input);
-  });
-}
 
 /** Mount points at or below `dir` (deepest first), from this process's mount table. */
 function mountsUnder(dir: string): string[] {
@@ -199,7 +163,7 @@ export async function startDockerd(t: T): Promise<Dockerd | undefined> {
   for (;;) {
     if (spawnError) throw new Error(`cannot start dockerd: ${spawnError.message}`);
     if (gone) throw new Error(`dockerd exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`);
-    const probe = await run('docker', ['-H', host, 'version', '--format', '{{.Server.Version}}'], env, { timeoutMs: 10_000 });
+    const probe = await runCommand('docker', ['-H', host, 'version', '--format', '{{.Server.Version}}'], env, { timeoutMs: 10_000 });
     if (probe.code === 0 && probe.stdout.trim() !== '') break;
     if (Date.now() > deadline) {
       await stop();
@@ -211,7 +175,7 @@ export async function startDockerd(t: T): Promise<Dockerd | undefined> {
 
   return {
     host,
-    docker: (args, opts) => run('docker', ['-H', host, ...args], env, opts),
+    docker: (args, opts) => runCommand('docker', ['-H', host, ...args], env, opts),
     output: () => output,
     stop,
   };

@@ -3,6 +3,7 @@ import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { spawn } from 'node:child_process';
 import type { Test } from 'tap';
 
 /** The tap test object as the tests receive it. */
@@ -68,4 +69,45 @@ export function tempDir(t: T, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `image-passthrough-${prefix}`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+const COMMAND_TIMEOUT_MS = 120_000;
+
+export interface CommandResult {
+  /** Exit code; null when the command was killed (timeout or signal). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CommandOptions {
+  /** Written to the command's stdin. */
+  input?: Buffer | string;
+  /** Killed after this long (default 120 s); the result then has code null. */
+  timeoutMs?: number;
+}
+
+/** Runs a command to its end, collecting its output; never rejects (a spawn error is in stderr). */
+export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, opts: CommandOptions = {}): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => {
+      stderr += `\n[killed after ${opts.timeoutMs ?? COMMAND_TIMEOUT_MS} ms]`;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? COMMAND_TIMEOUT_MS);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: `${stderr}\n${err.message}` });
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined); // a command that does not read its stdin
+    child.stdin.end(opts.input);
+  });
 }
