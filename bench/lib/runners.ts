@@ -49,17 +49,7 @@ export async function runOursSave(cleanup: Cleanup, ref: string, outDir: string,
   const args = [CLI, 'save', ref, '-o', file, ...(progressFlag ? ['--no-progress'] : [])];
   const r = await timedRun(cleanup, process.execPath, args, { cwd: REPO_ROOT, env: cleanEnv({ CACHE_DIR: join(workDir, 'cache') }), outDir });
   if (r.code !== 0) throw new Error(`save exited with ${r.code}:\n${r.output}`);
-  return {
-    tool: 'ours',
-    mode: 'save',
-    wallS: ms(r.wallMs),
-    ttfbS: r.firstByteMs === undefined ? null : ms(r.firstByteMs),
-    peakRssMB: r.peakRssMiB,
-    atPeak: r.atPeak,
-    file,
-    archiveBytes: statSync(file).size,
-    detail: {},
-  };
+  return commandResult('ours', 'save', r, file);
 }
 
 export async function runSkopeo(cleanup: Cleanup, ref: string, outDir: string, workDir: string): Promise<ToolResult> {
@@ -68,9 +58,14 @@ export async function runSkopeo(cleanup: Cleanup, ref: string, outDir: string, w
   // skopeo stages big files in TMPDIR (else /var/tmp): keep that out of the watched output dir and inside ours.
   const r = await timedRun(cleanup, 'skopeo', args, { env: cleanEnv({ TMPDIR: workDir }), outDir });
   if (r.code !== 0) throw new Error(`skopeo exited with ${r.code}:\n${r.output}`);
+  return commandResult('skopeo', 'skopeo', r, file);
+}
+
+/** What a whole-command run (ours via `save`, or skopeo) measured. */
+function commandResult(tool: ToolResult['tool'], mode: ToolResult['mode'], r: Awaited<ReturnType<typeof timedRun>>, file: string): ToolResult {
   return {
-    tool: 'skopeo',
-    mode: 'skopeo',
+    tool,
+    mode,
     wallS: ms(r.wallMs),
     ttfbS: r.firstByteMs === undefined ? null : ms(r.firstByteMs),
     peakRssMB: r.peakRssMiB,
