@@ -2,7 +2,7 @@
 // `{image}_{tag}.tar`, `{namespace}_{image}_{tag}.tar`, `{path__to__image}_{tag}.tar`.
 // Beyond them, an explicit form: when the name holds `:` or `@`, that is the separator and only
 // `__` means `/`, so tags and names with underscores, and digests, can be written.
-import { DOCKER_HUB, parseDigest, ReferenceError } from '../../protocol/reference.ts';
+import { DOCKER_HUB, parseDigest, PATH_COMPONENT, TAG, ReferenceError } from '../../protocol/reference.ts';
 
 export interface FilenameImage {
   repository: string;
@@ -17,8 +17,6 @@ export class FilenameError extends Error {
   }
 }
 
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
 
 function checkPath(path: string, filename: string): string[] {
   const components = path.split('/');

@@ -2,7 +2,7 @@
 // server uses them for `/download` and the page's examples, and browsers get this very file with
 // its types stripped (`/assets/url-builder.js`), so it imports nothing but protocol/reference.ts
 // and touches no Node or DOM API.
-import { DOCKER_HUB, isDockerHub, parseDigest, parseReference, ReferenceError } from '../../protocol/reference.ts';
+import { DOCKER_HUB, isDockerHub, parseDigest, PATH_COMPONENT, TAG, parseReference, ReferenceError } from '../../protocol/reference.ts';
 
 export type RegistryScheme = 'http' | 'https';
 export type ArchiveFormat = 'docker' | 'oci';
@@ -41,9 +41,6 @@ export interface Download {
   format: ArchiveFormat;
 }
 
-// The distribution grammar's path component and tag, as protocol/reference.ts and filename.ts use them.
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
 const PLATFORM_PART = /^[a-z0-9._-]+$/;
 /** Words of the URL space a platform variant may not be, or route.ts would read it as the route. */
 const ROUTE_WORDS = new Set(['docker', 'registry', 'registry-auth']);
