@@ -7,7 +7,7 @@ import { readLimited } from '../registry/http.ts';
 import type { Access, RegistryClient } from '../registry/client.ts';
 import { VerifyingStream } from '../stream/verify.ts';
 import { MAX_CONFIG_BYTES, parseConfig, parseManifest, type ImageConfig, type ImageManifest } from './manifest.ts';
-import { choosePlatform, normalizePlatform, offeredPlatforms, platformMatches } from './platform.ts';
+import { choosePlatform, offeredPlatforms, platformMatches } from './platform.ts';
 
 export interface ResolvedManifest {
   ref: ImageReference;
@@ -72,10 +72,9 @@ export async function resolveImage(client: RegistryClient, ref: ImageReference, 
   // A single-platform image for another architecture would install and then fail to start on
   // the device: say so now, naming what the image is.
   if (resolved.indexDigest === undefined && own !== undefined && !platformMatches(wanted, own)) {
-    const n = normalizePlatform(own);
     throw new CoreError(404, ErrorCode.PLATFORM_UNKNOWN, `${formatReference(ref)} is a single-platform image for ${formatPlatform(own)}, not ${formatPlatform(wanted)}`, {
       wanted: formatPlatform(wanted),
-      offered: [formatPlatform({ os: n.os, architecture: n.architecture, ...(n.variant ? { variant: n.variant } : {}) })],
+      offered: [formatPlatform(own)],
     });
   }
   const platform = own ?? resolved.platform ?? wanted;
