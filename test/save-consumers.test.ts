@@ -409,6 +409,13 @@ t.test('archives from /save load in real consumers', async (t) => {
       t.equal(header(head, 'etag'), header(saved, 'etag'), `${format}: HEAD gives the same ETag`);
       t.equal((await readAll(head)).length, 0, `${format}: HEAD has no body`);
     }
+    // /inspect predicts the archive sizes from the same plan: what a page or device is told
+    // before the download must be what the download is.
+    const info = await client.inspect(name);
+    const docker = await saveTo(client, name, file('j-inspect-docker.tar'), { format: 'docker' });
+    const oci = await saveTo(client, name, file('j-inspect-oci.tar'), { format: 'oci' });
+    t.equal(info.archiveSize, docker.size, '/inspect archiveSize is the docker archive\'s Content-Length');
+    t.equal(info.ociArchiveSize, oci.size, '/inspect ociArchiveSize is the OCI archive\'s Content-Length');
   });
 
   await t.test('(k) Range, If-Range and 416', async (t) => {

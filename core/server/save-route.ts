@@ -9,7 +9,7 @@ import { formatReference } from '../../protocol/reference.ts';
 import { formatPlatform, Header, type ArchiveFormat } from '../../protocol/routes.ts';
 import { cheapSize, layerSizes, type SizeBook } from '../archive/layer-sizes.ts';
 import { compressionOf, openCompressed, openUncompressed, type LayerRef } from '../archive/layer-stream.ts';
-import { planArchive, type ArchivePlan } from '../archive/layout.ts';
+import { planArchive, type ArchiveInput, type ArchivePlan } from '../archive/layout.ts';
 import { writeArchive } from '../archive/writer.ts';
 import { diffIds, toOciManifest } from '../image/manifest.ts';
 import { resolveImage, type ResolvedImage } from '../image/resolve.ts';
@@ -32,21 +32,30 @@ export function layerRefs(ctx: CoreContext, image: ResolvedImage, access: Access
   return layers;
 }
 
-/** Plans an archive; `sizing` says how far to go for unknown uncompressed sizes. */
-export async function prepareArchive(ctx: CoreContext, image: ResolvedImage, access: Access, format: ArchiveFormat, tags: string[]): Promise<PreparedArchive> {
-  const layers = layerRefs(ctx, image, access);
-  const sizes = format === 'docker' ? await layerSizes(layers, ctx.sizes) : undefined;
-  const plan = planArchive({
+/**
+ * What the archive holds, from the image. One builder for /save and /inspect, so the size
+ * /inspect reports is the Content-Length /save sends.
+ */
+function archiveInput(image: ResolvedImage, layers: LayerRef[], format: ArchiveFormat, tags: string[], uncompressed?: number[]): ArchiveInput {
+  const { configJson } = image;
+  return {
     format,
     config: image.config,
     configDigest: image.manifest.config.digest,
     ociManifest: toOciManifest(image.bytes, image.manifest),
-    ...(typeof image.configJson.created === 'string' ? { created: image.configJson.created } : {}),
-    ...(typeof image.configJson.os === 'string' ? { os: image.configJson.os } : {}),
-    ...(typeof image.configJson.architecture === 'string' ? { architecture: image.configJson.architecture } : {}),
-    layers: layers.map((l, i) => ({ digest: l.descriptor.digest, diffId: l.diffId, compressedSize: l.descriptor.size, ...(sizes ? { uncompressedSize: sizes[i]!.size } : {}) })),
+    ...(typeof configJson.created === 'string' ? { created: configJson.created } : {}),
+    ...(typeof configJson.os === 'string' ? { os: configJson.os } : {}),
+    ...(typeof configJson.architecture === 'string' ? { architecture: configJson.architecture } : {}),
+    layers: layers.map((l, i) => ({ digest: l.descriptor.digest, diffId: l.diffId, compressedSize: l.descriptor.size, ...(uncompressed ? { uncompressedSize: uncompressed[i]! } : {}) })),
     repoTags: tags,
-  });
+  };
+}
+
+/** Plans an archive, learning every layer's uncompressed size first for format=docker. */
+export async function prepareArchive(ctx: CoreContext, image: ResolvedImage, access: Access, format: ArchiveFormat, tags: string[]): Promise<PreparedArchive> {
+  const layers = layerRefs(ctx, image, access);
+  const sizes = format === 'docker' ? (await layerSizes(layers, ctx.sizes)).map((s) => s.size) : undefined;
+  const plan = planArchive(archiveInput(image, layers, format, tags, sizes));
   const etag = `"${createHash('sha256').update(JSON.stringify([image.digest, format, tags])).digest('hex').slice(0, 32)}"`;
   return { image, layers, plan, format, etag };
 }
@@ -55,22 +64,9 @@ export async function prepareArchive(ctx: CoreContext, image: ResolvedImage, acc
 export async function cheapArchiveSizes(ctx: CoreContext, image: ResolvedImage, access: Access, tags: string[]): Promise<{ uncompressed: Array<number | undefined>; docker?: number; oci: number }> {
   const layers = layerRefs(ctx, image, access);
   const uncompressed = await Promise.all(layers.map(async (l) => (await cheapSize(l, ctx.sizes).catch(() => undefined))?.size));
-  const base = {
-    config: image.config,
-    configDigest: image.manifest.config.digest,
-    ociManifest: toOciManifest(image.bytes, image.manifest),
-    repoTags: tags,
-  };
-  const oci = planArchive({ ...base, format: 'oci', layers: layers.map((l) => ({ digest: l.descriptor.digest, diffId: l.diffId, compressedSize: l.descriptor.size })) }).size;
+  const oci = planArchive(archiveInput(image, layers, 'oci', tags)).size;
   if (uncompressed.some((s) => s === undefined)) return { uncompressed, oci };
-  const docker = planArchive({
-    ...base,
-    format: 'docker',
-    ...(typeof image.configJson.created === 'string' ? { created: image.configJson.created } : {}),
-    ...(typeof image.configJson.os === 'string' ? { os: image.configJson.os } : {}),
-    ...(typeof image.configJson.architecture === 'string' ? { architecture: image.configJson.architecture } : {}),
-    layers: layers.map((l, i) => ({ digest: l.descriptor.digest, diffId: l.diffId, compressedSize: l.descriptor.size, uncompressedSize: uncompressed[i]! })),
-  }).size;
+  const docker = planArchive(archiveInput(image, layers, 'docker', tags, uncompressed as number[])).size;
   return { uncompressed, docker, oci };
 }
 
