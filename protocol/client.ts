@@ -155,7 +155,8 @@ export class CoreClient {
   }
 }
 
-async function toError(res: StreamResponse): Promise<CoreError> {
+/** A core's non-2xx answer as a CoreError, from its JSON or MessagePack error body (none for HEAD). */
+export async function toError(res: StreamResponse): Promise<CoreError> {
   let bytes: Buffer;
   try {
     bytes = Buffer.from(await new Response(res.body as unknown as ReadableStream).arrayBuffer());

@@ -5,6 +5,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
+import { toError } from '../../protocol/client.ts';
 import { CoreError } from '../../protocol/errors.ts';
 import { DOCKER_HUB, isDockerHub, parseReference, ReferenceError } from '../../protocol/reference.ts';
 import { Header, imagePath, Route, type ArchiveFormat } from '../../protocol/routes.ts';
@@ -54,20 +55,6 @@ function targetOf(route: DownloadRoute, config: HttpConfig): Target {
   const host = route.host!;
   if (isDockerHub(host)) return { registry: DOCKER_HUB, scheme: undefined, requestSelected: true };
   return { registry: host, scheme: route.scheme, requestSelected: true };
-}
-
-/** Reads the core's error body into a CoreError (the client throws only from stream()). */
-async function coreError(statusCode: number, body: NodeJS.ReadableStream, contentType: string | undefined): Promise<CoreError> {
-  const chunks: Buffer[] = [];
-  for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);
-  try {
-    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: Array<{ code: string; message: string }> };
-    const e = parsed.errors?.[0];
-    if (e && contentType?.includes('json')) return new CoreError(statusCode, e.code, e.message);
-  } catch {
-    // fall through
-  }
-  return new CoreError(statusCode, 'UNKNOWN', `the core answered ${statusCode}`);
 }
 
 export async function startFrontEnd(config: HttpConfig, core: CoreHandle, log: Log): Promise<FrontEnd> {
@@ -126,10 +113,8 @@ export async function startFrontEnd(config: HttpConfig, core: CoreHandle, log: L
       log('core unavailable', { error: err instanceof Error ? err.message : String(err) });
       return sendText(res, 502, `502 Bad Gateway: the image service's core is not available (${err instanceof Error ? err.message : String(err)}); try again in a moment.`, {}, head);
     }
-    const contentType = header(answer.headers['content-type']);
     if (answer.statusCode >= 400) {
-      const err = head ? new CoreError(answer.statusCode, 'UNKNOWN', `the core answered ${answer.statusCode}`) : await coreError(answer.statusCode, answer.body, contentType);
-      if (head) answer.body.resume();
+      const err = await toError(answer);
       const { status, text } = coreErrorText(err, shown, target.registry);
       const extra: Record<string, string> = {};
       if (status === 401 && mayChallenge(route.kind, config.clientAuth)) extra['www-authenticate'] = CHALLENGE;
