@@ -5,3 +5,4 @@ export * from './reference.ts';
 export * from './routes.ts';
 export * from './version.ts';
 export * from './spawn.ts';
+export * from './basic-auth.ts';

@@ -3,6 +3,7 @@
 // Static credentials belong to the configured registry and are never offered to another host;
 // client credentials are used for the one request that carried them and never stored.
 import { createHmac, randomBytes } from 'node:crypto';
+import { parseBasic } from '../../protocol/basic-auth.ts';
 import { CoreError, ErrorCode } from '../../protocol/errors.ts';
 import { DOCKER_HUB } from '../../protocol/reference.ts';
 import { parseChallenges } from './challenge.ts';
@@ -40,12 +41,11 @@ const TOKEN_RESPONSE_LIMIT = 1 << 20;
 /** Parses `Authorization: Basic …` from a core request; undefined when absent. */
 export function identityFromHeader(header: string | undefined): Identity | undefined {
   if (header === undefined || header.trim() === '') return undefined;
-  const m = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
-  if (!m) throw new CoreError(400, ErrorCode.UNAUTHORIZED, 'only Basic credentials are accepted in Authorization');
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) throw new CoreError(400, ErrorCode.UNAUTHORIZED, 'malformed Basic credentials: expected username:password');
-  return { kind: 'basic', username: decoded.slice(0, colon), password: decoded.slice(colon + 1), source: 'client' };
+  const credentials = parseBasic(header);
+  if (credentials === undefined) {
+    throw new CoreError(400, ErrorCode.UNAUTHORIZED, /^Basic\s/i.test(header) ? 'malformed Basic credentials: expected username:password' : 'only Basic credentials are accepted in Authorization');
+  }
+  return { kind: 'basic', username: credentials.username, password: credentials.password, source: 'client' };
 }
 
 function basicHeader(identity: Identity & { kind: 'basic' }): string {

@@ -1,6 +1,7 @@
 // The Cisco flow: a device sends no Authorization until challenged, then retries with the
 // `ip http client username/password` it was given. Those credentials are the upstream registry
 // identity for that one request: passed to the core, never stored, never logged.
+import { parseBasic } from '../../protocol/basic-auth.ts';
 import type { ClientAuthMode } from './config.ts';
 import type { RouteKind } from './route.ts';
 
@@ -8,16 +9,8 @@ export const CHALLENGE = 'Basic realm="registry credentials"';
 
 export type CredentialDecision = { kind: 'forward'; authorization: string } | { kind: 'anonymous' } | { kind: 'challenge'; reason: string };
 
-function basicHeader(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const m = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
-  if (!m) return undefined;
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  return decoded.indexOf(':') > 0 ? `Basic ${m[1]}` : undefined;
-}
-
 export function decideCredentials(kind: RouteKind, mode: ClientAuthMode, authorization: string | undefined): CredentialDecision {
-  const basic = basicHeader(authorization);
+  const basic = parseBasic(authorization)?.header;
   const required = kind === 'registry-auth' || (kind === 'docker' && mode === 'required');
   if (required) {
     return basic !== undefined ? { kind: 'forward', authorization: basic } : { kind: 'challenge', reason: kind === 'registry-auth' ? '/registry-auth/ routes need registry credentials' : 'this service requires registry credentials (REGISTRY_CLIENT_AUTH=required)' };
