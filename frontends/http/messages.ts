@@ -15,6 +15,12 @@ export function sendText(res: ServerResponse, status: number, text: string, head
   res.end(head ? undefined : body);
 }
 
+export function sendJson(res: ServerResponse, status: number, value: unknown, head = false): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
+  res.end(head ? undefined : body);
+}
+
 export function badFilename(why: string): string {
   return `400 Bad Request: ${why}.\n${FILENAME_HELP}`;
 }

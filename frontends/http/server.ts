@@ -14,7 +14,7 @@ import type { HttpConfig } from './config.ts';
 import { CHALLENGE, decideCredentials, mayChallenge } from './credentials.ts';
 import { FilenameError, parseFilename } from './filename.ts';
 import { HostPolicy, HostRefused } from './host-policy.ts';
-import { badFilename, coreErrorText, sendText } from './messages.ts';
+import { badFilename, coreErrorText, sendJson, sendText } from './messages.ts';
 import { pageAssets, renderPage } from './page.ts';
 import { parseDownloadPath, RouteError, type DownloadRoute } from './route.ts';
 import type { CoreHandle } from './supervisor.ts';
@@ -148,24 +148,20 @@ export async function startFrontEnd(config: HttpConfig, core: CoreHandle, log: L
   };
 
   const inspect = async (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => {
-    const sendJson = (status: number, value: unknown) => {
-      const body = Buffer.from(JSON.stringify(value));
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
+    const answer = (status: number, value: unknown) => sendJson(res, status, value, req.method === 'HEAD');
     const imageText = query.get('image') ?? '';
     let ref;
     try {
       ref = parseReference(imageText);
     } catch (err) {
-      return sendJson(400, { status: 400, error: err instanceof ReferenceError ? err.message : 'invalid image reference' });
+      return answer(400, { status: 400, error: err instanceof ReferenceError ? err.message : 'invalid image reference' });
     }
     const isDefault = ref.registry === config.registry.host;
     if (!isDefault) {
       try {
         await policy.check(ref.registry);
       } catch (err) {
-        if (err instanceof HostRefused) return sendJson(403, { status: 403, error: err.message });
+        if (err instanceof HostRefused) return answer(403, { status: 403, error: err.message });
         throw err;
       }
     }
@@ -176,10 +172,10 @@ export async function startFrontEnd(config: HttpConfig, core: CoreHandle, log: L
         ...(isDefault && ref.registry !== DOCKER_HUB ? { scheme: config.registry.scheme } : {}),
         ...(credentials.kind === 'forward' ? { authorization: credentials.authorization } : {}),
       });
-      sendJson(200, info);
+      answer(200, info);
     } catch (err) {
-      if (err instanceof CoreError) return sendJson(coreErrorText(err, imageText, ref.registry).status, { status: err.status, error: err.message });
-      sendJson(502, { status: 502, error: 'the image service core is not available' });
+      if (err instanceof CoreError) return answer(coreErrorText(err, imageText, ref.registry).status, { status: err.status, error: err.message });
+      answer(502, { status: 502, error: 'the image service core is not available' });
     }
   };
 
@@ -210,9 +206,7 @@ export async function startFrontEnd(config: HttpConfig, core: CoreHandle, log: L
       version: VERSION,
       core: coreHealth ? { ...coreHealth, restarts: core.restarts() } : { status: 'unavailable', restarts: core.restarts() },
     };
-    const body = Buffer.from(JSON.stringify(value));
-    res.writeHead(coreHealth ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    sendJson(res, coreHealth ? 200 : 503, value, req.method === 'HEAD');
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
